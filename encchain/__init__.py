@@ -1,0 +1,2 @@
+"""encchain."""
+__version__ = "0.1.0"
