@@ -59,7 +59,32 @@ _DIST_UNIT = "L2 distance (pixels in [0, 1])"
 def _figure(figsize: tuple[float, float], **kw: Any) -> "Figure":
     from matplotlib.figure import Figure
 
+    _show_figures_in_ipython()
     return Figure(figsize=figsize, layout="constrained", **kw)
+
+
+def _show_figures_in_ipython() -> None:
+    """Let IPython render a returned Figure as PNG.
+
+    Figures here are built without pyplot, so the inline backend's formatter
+    (registered only when pyplot is in use) may be missing: without it a
+    notebook cell would print ``<Figure size ...>`` instead of the image.
+    """
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    png = shell.display_formatter.formatters["image/png"]
+    if Figure not in png.type_printers:
+        png.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight", dpi=100))
 
 
 Table = Mapping[str, Any]
@@ -211,6 +236,15 @@ def _gray_cmap() -> Any:
     return matplotlib.colormaps["gray"].with_extremes(bad=_SEPARATOR)
 
 
+def _mosaic_columns(n: int) -> int:
+    """About sqrt(n) columns, preferring a count that fills the last row (32 -> 8 x 4)."""
+    root = max(1, math.ceil(math.sqrt(n)))
+    for cols in range(root, min(n, 2 * root) + 1):
+        if n % cols == 0:
+            return cols
+    return root
+
+
 def draw_samples(
     ax: "Axes", images: np.ndarray, n: int = 16, seed: int = 0, title: str | None = None, ncols: int | None = None
 ) -> "AxesImage":
@@ -227,7 +261,8 @@ def draw_samples(
         Seed of the draw (the same seed shows the same images).
     title : str, optional
     ncols : int, optional
-        Columns of the mosaic; default about ``sqrt(n)``.
+        Columns of the mosaic; default about ``sqrt(n)``, preferring a divisor
+        of ``n`` so that no row is left half empty.
 
     Returns
     -------
@@ -243,7 +278,7 @@ def draw_samples(
         raise ValueError(f"n must be a positive integer, got {n!r}")
     n = min(int(n), images.shape[0])
     idx = np.sort(np.random.default_rng(seed).choice(images.shape[0], size=n, replace=False))
-    ncols = ncols or max(1, math.ceil(math.sqrt(n)))
+    ncols = ncols or _mosaic_columns(n)
     ax.clear()
     im = ax.imshow(_mosaic(images[idx], ncols), cmap=_gray_cmap(), vmin=0, vmax=255, interpolation="nearest")
     ax.set_xticks([])
