@@ -69,3 +69,19 @@ def test_chain_command_runs_and_resumes(tmp_path, capsys):
     assert "2 models finished" in capsys.readouterr().out
     assert main(args) == 0  # already complete: nothing to do
     assert "0 models finished" in capsys.readouterr().out
+
+
+def test_report_command_writes_csv_and_figures(tmp_path, capsys):
+    run_dir = tmp_path / "r"
+    assert main(["chain", "--preset", "fc1", "--quick", "--out", str(run_dir), "--quiet",
+                 "--set", "n_samples=150", "--set", "generations=2", "--set", "epochs=1"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(run_dir), "--quiet", "--pr-samples", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "0 (original)" in out and "validity" in out
+    report = run_dir / "report"
+    names = {p.name for p in report.iterdir()}
+    assert {"metrics.csv", "variability.png", "occupancy.png", "ground_truth.png", "marginals_last.png"} <= names
+    rows = (report / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("generation") and len(rows) == 1 + 3  # header + generations 0..2
+    assert (report / "variability.png").read_bytes()[:4] == b"\x89PNG"
