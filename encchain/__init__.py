@@ -44,5 +44,6 @@ from .plots import (
 from .presets import PRESETS, preset
 from .report import write_report
 from .train import TrainConfig, generate, train_vae
+from .widgets import CompareScrubber, GenerationScrubber, compare
 
 __all__ = [name for name in dir() if not name.startswith("_")]
