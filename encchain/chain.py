@@ -523,6 +523,8 @@ def _open_or_create(config: ChainConfig, path: Path) -> Run:
             run = load_run(path, verify=True)
         else:
             run = Run(path, config, _new_manifest())
+        if config.generations < len(run) - 1:  # asked for fewer than are done: keep them all
+            config = config.replace(generations=len(run) - 1)
         run.config = config
     else:
         if path.exists() and any(p.name != ".lock" for p in path.iterdir()):
@@ -609,6 +611,7 @@ def run_chain(
     path.mkdir(parents=True, exist_ok=True)
     with _exclusive(path):
         run = _open_or_create(config, path)
+        config = run.config
         device = resolve_device(config.device)
         train_config = TrainConfig(
             epochs=config.epochs,

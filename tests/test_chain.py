@@ -130,6 +130,16 @@ def test_resume_after_a_crash_during_training(reference_run, tmp_path, monkeypat
         np.testing.assert_array_equal(resumed.images(k), reference_run.images(k))
 
 
+def test_asking_for_fewer_generations_keeps_all(reference_run, tmp_path):
+    import shutil
+
+    path = tmp_path / "copy"
+    shutil.copytree(reference_run.path, path)
+    run = run_chain(tiny(generations=1), path, progress=False)
+    assert len(run) == 4 and run.config.generations == 3 and run.complete
+    assert load_run(path).config.generations == 3
+
+
 def test_different_config_is_refused(reference_run, tmp_path):
     path = tmp_path / "run"
     run_chain(tiny(generations=1), path, progress=False)

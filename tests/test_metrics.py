@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from encchain import metrics as M
 from encchain.grids import GridSpec, make_grids, render_blobs
+from fakes import FakeRun
 
 SPEC = GridSpec.unimodal()
 
@@ -247,32 +247,6 @@ def test_precision_recall_subsampling_reproducible(perfect):
 
 
 # ----------------------------------------------------------------- run level
-class FakeRun:
-    """The Run interface of encchain.chain, in memory."""
-
-    def __init__(self, datasets, path, spec=SPEC):
-        self.datasets = list(datasets)
-        self.path = Path(path)
-        self.spec = spec
-        self.config = None
-        self.loss_calls = 0
-
-    def __len__(self):
-        return len(self.datasets)
-
-    def images(self, k):
-        return self.datasets[k]
-
-    def dataset_sha256(self, k):
-        return hashlib.sha256(self.datasets[k].tobytes()).hexdigest()
-
-    def losses(self, k):
-        assert k >= 1
-        self.loss_calls += 1
-        e = np.arange(3, dtype=np.float64)
-        return {"total": 10.0 * k + e, "recon": 8.0 * k + e, "kl": 2.0 + e, "variability": np.zeros(3)}
-
-
 def collapsing_chain(n_gen=4, n=400):
     base, centers = make_grids(SPEC, n, seed=0, return_centers=True)
     out = [base]
@@ -285,7 +259,7 @@ def collapsing_chain(n_gen=4, n=400):
 
 @pytest.fixture
 def fake_run(tmp_path):
-    return FakeRun(collapsing_chain(), tmp_path)
+    return FakeRun(collapsing_chain(), tmp_path, SPEC)
 
 
 def test_run_metrics_table(fake_run):

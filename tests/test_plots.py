@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -18,26 +17,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from encchain import metrics as M  # noqa: E402
 from encchain import plots as P  # noqa: E402
 from encchain.grids import GridSpec, make_grids, render_blobs  # noqa: E402
+from fakes import FakeRun  # noqa: E402
 
 SPEC = GridSpec.bimodal()
-
-
-class FakeRun:
-    def __init__(self, datasets, path, spec=SPEC):
-        self.datasets, self.path, self.spec, self.config = list(datasets), Path(path), spec, None
-
-    def __len__(self):
-        return len(self.datasets)
-
-    def images(self, k):
-        return self.datasets[k]
-
-    def dataset_sha256(self, k):
-        return hashlib.sha256(self.datasets[k].tobytes()).hexdigest()
-
-    def losses(self, k):
-        e = np.arange(4.0)
-        return {"total": 20 / k + e[::-1], "recon": 15 / k + e[::-1], "kl": 5 + 0 * e, "variability": 0 * e}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +29,7 @@ def chain(tmp_path_factory):
     for k in range(1, 6):
         c = np.rint(np.array([15, 9]) + (centers - [15, 9]) * 0.5**k).astype(np.int64)
         data.append(render_blobs(c, SPEC))
-    run = FakeRun(data, tmp_path_factory.mktemp("run"))
+    run = FakeRun(data, tmp_path_factory.mktemp("run"), SPEC)
     table = M.run_metrics(run, precision_recall_samples=100, progress=False)
     return run, table
 
