@@ -374,6 +374,11 @@ def draw_variability(ax: "Axes", tables: Any, labels: Sequence[str] | str | None
 
     See :func:`plot_variability` for ``tables`` and ``labels``.
     """
+    if isinstance(tables, Mapping) and not _is_table(tables):  # {label: table or [seed tables]}
+        if labels is not None:
+            raise ValueError("labels come from the dict's keys; pass either a dict or labels")
+        labels = [str(k) for k in tables]
+        tables = [[v] if _is_table(v) else list(v) for v in tables.values()]
     groups = _groups(tables)
     if labels is None:
         labels = [f"config {i + 1}" for i in range(len(groups))] if len(groups) > 1 else [""]
@@ -399,7 +404,19 @@ def draw_variability(ax: "Axes", tables: Any, labels: Sequence[str] | str | None
     _generation_axis(ax, n_max)
     ax.set_ylabel(f"variability\n({_DIST_UNIT})")
     _headroom(ax)
-    ax.legend(fontsize=8, loc="best")
+    if len(groups) == 1:
+        ax.legend(fontsize=8, loc="best")
+        return
+    # Several configurations: one colour per configuration, one line style per
+    # estimate, instead of a legend entry for every (configuration, estimate).
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, lw=1.8, label=lab) for c, lab in zip(colors, labels)]
+    handles += [
+        Line2D([], [], color="0.3", lw=1.8, label="solid: sampled, mean L2 of N/2 random pairs"),
+        Line2D([], [], color="0.3", lw=1.8, ls="--", label="dashed: exact, sqrt(mean squared L2, all pairs)"),
+    ]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def draw_difference(ax: "Axes", table: Table) -> None:
@@ -424,11 +441,12 @@ def plot_variability(tables: Any, labels: Sequence[str] | str | None = None) -> 
 
     Parameters
     ----------
-    tables : table, list of tables, or list of lists of tables
+    tables : table, list of tables, list of lists of tables, or dict
         Metrics tables from :func:`encchain.metrics.run_metrics`. A list of
         tables is one configuration run with several seeds: its mean is drawn
         as a line and the min-max over seeds as a band. A list of lists draws
-        one such group per configuration.
+        one such group per configuration. A dict ``{label: table or list of
+        seed tables}`` draws one group per key, labelled by it.
     labels : str or list of str, optional
         One name per group (configuration).
 

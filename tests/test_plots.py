@@ -72,8 +72,8 @@ def test_plot_variability_single_seeds_groups(chain):
     assert len(fig.axes[0].collections) >= 2  # min-max bands
     fig = P.plot_variability([seeds, [table]], labels=["a", "b"])
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert any("a:" in t for t in texts) and any("b:" in t for t in texts)
-    assert any("sqrt" in t for t in texts)
+    assert texts[:2] == ["a", "b"], texts  # one entry per configuration, then the style key
+    assert any(t.startswith("solid: sampled") for t in texts) and any(t.startswith("dashed: exact, sqrt") for t in texts)
     with pytest.raises(ValueError):
         P.plot_variability([seeds, [table]], labels=["only one"])
     # tables of different lengths in one group
@@ -159,3 +159,15 @@ def test_import_is_cheap():
     code = "import sys, encchain.plots; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_variability_from_a_dict_of_configs(tmp_path):
+    """{label: table} compares configurations; {label: [tables]} gives a seed band."""
+    base = {"generation": np.arange(3), "variability": np.array([3.0, 2.0, 1.0]),
+            "variability_exact": np.array([9.5, 4.5, 1.5])}
+    other = {**base, "variability": np.array([3.0, 2.5, 2.0])}
+    fig = P.plot_variability({"baseline": base, "remedy": [other, base]})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[:2] == ["baseline", "remedy"], labels
+    with pytest.raises(ValueError, match="labels come from the dict"):
+        P.plot_variability({"a": base}, labels=["x"])
