@@ -216,10 +216,19 @@ def _band(
 _SEPARATOR = "#3c78c8"
 
 
-def _mosaic(images: np.ndarray, ncols: int, pad: int = 1) -> np.ma.MaskedArray:
-    """2-D uint8 mosaic of gray images; the separator lines are masked."""
+def _sample_indices(total: int, n: int, seed: int) -> np.ndarray:
+    """Which ``min(n, total)`` images a mosaic shows: a seeded random choice, in order."""
+    return np.sort(np.random.default_rng(seed).choice(total, size=min(n, total), replace=False))
+
+
+def _mosaic(images: np.ndarray, ncols: int, pad: int = 1, cells: int | None = None) -> np.ma.MaskedArray:
+    """2-D uint8 mosaic of gray images; the separator lines are masked.
+
+    ``cells`` fixes the number of slots (default: one per image), so mosaics of
+    sets of different sizes have the same shape; empty slots are masked too.
+    """
     n, h, w = images.shape
-    nrows = math.ceil(n / ncols)
+    nrows = math.ceil((n if cells is None else max(cells, n)) / ncols)
     data = np.zeros((nrows * (h + pad) + pad, ncols * (w + pad) + pad), dtype=np.uint8)
     mask = np.ones(data.shape, dtype=bool)
     for i in range(n):
@@ -277,7 +286,7 @@ def draw_samples(
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     n = min(int(n), images.shape[0])
-    idx = np.sort(np.random.default_rng(seed).choice(images.shape[0], size=n, replace=False))
+    idx = _sample_indices(images.shape[0], n, seed)
     ncols = ncols or _mosaic_columns(n)
     ax.clear()
     im = ax.imshow(_mosaic(images[idx], ncols), cmap=_gray_cmap(), vmin=0, vmax=255, interpolation="nearest")

@@ -45,8 +45,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["GenerationScrubber", "CompareScrubber", "compare"]
 
-_GEN_LABEL = "generation (0 = original data)"
-_ORIG_COLOR = "0.45"
+_GEN_LABEL = _p._GEN_LABEL
+_ORIG_COLOR = _p._ORIG_COLOR
 _CURSOR_COLOR = "tab:red"
 # Figure geometry (inches) and resolution of the PNG frames.
 _FIG_WIDTH = 11.5
@@ -67,27 +67,11 @@ class _Frame:
     marginal_x: np.ndarray  # float64 (W,) decoded centre-column pmf
 
 
-def _mosaic(images: np.ndarray, n: int, seed: int, ncols: int, pad: int = 1) -> np.ma.MaskedArray:
-    """A fixed-size mosaic of ``n`` random images (cells left empty if fewer).
-
-    Draws the same images as :func:`encchain.plots.draw_samples` with the
-    same ``n``, ``seed`` and ``ncols``, in the same form (uint8, separators
-    and empty cells masked, so they show in the colour map's "bad" colour).
-    The shape depends only on ``n``, ``ncols`` and the image size, so
-    ``AxesImage.set_data`` can swap the mosaics of different generations.
-    """
-    total, h, w = images.shape
-    take = min(n, total)
-    idx = np.sort(np.random.default_rng(seed).choice(total, size=take, replace=False))
-    nrows = math.ceil(n / ncols)
-    data = np.zeros((nrows * (h + pad) + pad, ncols * (w + pad) + pad), dtype=np.uint8)
-    mask = np.ones(data.shape, dtype=bool)
-    for i, j in enumerate(idx):
-        r, c = divmod(i, ncols)
-        y, x = pad + r * (h + pad), pad + c * (w + pad)
-        data[y : y + h, x : x + w] = images[j]
-        mask[y : y + h, x : x + w] = False
-    return np.ma.MaskedArray(data, mask=mask)
+def _mosaic(images: np.ndarray, n: int, seed: int, ncols: int) -> np.ma.MaskedArray:
+    """The mosaic :func:`encchain.plots.draw_samples` draws (same images for the
+    same ``n``, ``seed`` and ``ncols``), always with ``n`` slots, so that
+    ``AxesImage.set_data`` can swap the mosaics of different generations."""
+    return _p._mosaic(images[_p._sample_indices(len(images), n, seed)], ncols, cells=n)
 
 
 def _value(table: Mapping[str, Any], name: str, k: int) -> float:
