@@ -8,11 +8,11 @@ measured in this one run.
 """
 
 import argparse
-import time
 
 import numpy as np
 
 from encchain.grids import GridSpec, make_grids
+from timing import best_of
 
 
 def loop_reference(spec: GridSpec, n: int, seed: int) -> np.ndarray:
@@ -28,14 +28,6 @@ def loop_reference(spec: GridSpec, n: int, seed: int) -> np.ndarray:
                 out[i, yy, xx] = 255
     return out
 
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

@@ -9,12 +9,12 @@ write_idx, and a per-image Python loop reader for comparison, in one run.
 
 import gzip
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from encchain.grids import GridSpec, make_grids
+from timing import best_of
 from encchain.idx import read_idx, write_idx
 
 
@@ -28,14 +28,6 @@ def loop_reader(path: Path, shape) -> np.ndarray:
             out[i] = np.frombuffer(f.read(h * w), np.uint8).reshape(h, w)
     return out
 
-
-def best_of(fn, repeats=5):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

@@ -45,8 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["GenerationScrubber", "CompareScrubber", "compare"]
 
-_GEN_LABEL = _p._GEN_LABEL
-_ORIG_COLOR = _p._ORIG_COLOR
 _CURSOR_COLOR = "tab:red"
 # Figure geometry (inches) and resolution of the PNG frames.
 _FIG_WIDTH = 11.5
@@ -103,7 +101,6 @@ def _draw_truth_curves(ax: "Axes", tables: Sequence[Mapping[str, Any]], labels: 
     :mod:`encchain.plots` has these only as a six-panel figure
     (``plot_ground_truth``); a scrubber needs them in one axes.
     """
-    from matplotlib.ticker import MaxNLocator
 
     ax.clear()
     n_max = 1.0
@@ -121,13 +118,10 @@ def _draw_truth_curves(ax: "Axes", tables: Sequence[Mapping[str, Any]], labels: 
             any_data = True
         ax.plot(x, v, "o-", ms=3, lw=1.6, color=color_v, label=f"{prefix}validity: one clean blob (higher is better)")
         ax.plot(x, tv, "s--", ms=3, lw=1.4, color=color_t, label=f"{prefix}centre TV vs truth (lower is better)")
-    ax.axvline(0, color=_ORIG_COLOR, ls=":", lw=1.2, zorder=0)
-    ax.set_xlabel(_GEN_LABEL)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=10))
-    ax.set_xlim(-0.5, n_max + 0.5)
+    _p._mark_original(ax, label=False)
+    _p._generation_axis(ax, n_max)
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("fraction / total variation")
-    ax.grid(True, alpha=0.3)
     ax.set_title("ground truth along the chain", fontsize=9)
     if any_data:
         _curve_legend(
