@@ -50,6 +50,70 @@ KERNEL = 3
 
 
 # --------------------------------------------------------------------------- #
+# Convolution as a matrix product (CPU)
+# --------------------------------------------------------------------------- #
+#
+# The Conv and Asymm encoders start with Conv2d(1 -> 32, 3 x 3) on 24 x 24
+# images. On a CPU, PyTorch's generic kernels for this shape (oneDNN, or
+# NNPACK when oneDNN is off) take ~2-2.5 ms per forward+backward at batch 32
+# for only 4.5 M multiply-adds; written as nine shifted slices and one batched
+# matrix product it takes ~0.9 ms (``benchmarks/README.md``). Same sums, in
+# another order: outputs and gradients agree with ``F.conv2d`` to float32
+# rounding (``tests/test_models.py``). Other devices keep PyTorch's kernel.
+# (The decoder's ConvTranspose2d was tried the same way and was slower than
+# PyTorch's native kernel, so it stays an ``nn.ConvTranspose2d``.)
+
+
+def _patches(x: Tensor, kh: int, kw: int) -> Tensor:
+    """im2col for stride 1, no padding: (B, C, H, W) -> (B, C*kh*kw, Ho*Wo).
+
+    Row ``c*kh*kw + i*kw + j`` holds ``x[:, c, i:i+Ho, j:j+Wo]`` flattened,
+    the order of a flattened Conv2d weight ``(C_out, C, kh, kw)``.
+    """
+    b, c, h, w = x.shape
+    oh, ow = h - kh + 1, w - kw + 1
+    cols = [x[:, ch, i : i + oh, j : j + ow] for ch in range(c) for i in range(kh) for j in range(kw)]
+    return torch.stack(cols, 1).reshape(b, c * kh * kw, oh * ow)
+
+
+def _conv2d_matmul(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.conv2d(x, weight, bias)`` (stride 1, no padding) as one batched matmul."""
+    b, _, h, w = x.shape
+    c_out, c_in, kh, kw = weight.shape
+    cols = _patches(x, kh, kw)
+    w2 = weight.reshape(c_out, c_in * kh * kw).expand(b, -1, -1)
+    if bias is None:
+        out = torch.bmm(w2, cols)
+    else:
+        out = torch.baddbmm(bias.view(1, c_out, 1), w2, cols)
+    return out.view(b, c_out, h - kh + 1, w - kw + 1)
+
+
+def _plain(conv: nn.Conv2d) -> bool:
+    """True if the layer is a stride-1, unpadded, undilated, ungrouped convolution."""
+    return (
+        tuple(conv.stride) == (1, 1)
+        and tuple(conv.padding) == (0, 0)
+        and tuple(conv.dilation) == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    )
+
+
+class MatmulConv2d(nn.Conv2d):
+    """``nn.Conv2d`` that computes stride-1 unpadded convolutions on the CPU as a matmul.
+
+    Same parameters and ``state_dict`` as ``nn.Conv2d``; on other devices, or
+    for other settings, it is ``nn.Conv2d``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.device.type == "cpu" and x.dim() == 4 and _plain(self):
+            return _conv2d_matmul(x, self.weight, self.bias)
+        return super().forward(x)
+
+
+# --------------------------------------------------------------------------- #
 # Building blocks shared by the architectures
 # --------------------------------------------------------------------------- #
 
@@ -85,7 +149,7 @@ class _ConvEncoder(nn.Module):
         maps = CONV_CHANNELS * (height - KERNEL + 1) * (width - KERNEL + 1)
         self.out_features = _hidden(pixels, 5)
         self.net = nn.Sequential(
-            nn.Conv2d(1, CONV_CHANNELS, KERNEL),
+            MatmulConv2d(1, CONV_CHANNELS, KERNEL),
             nn.ReLU(),
             nn.Flatten(),
             nn.Linear(maps, self.out_features),

@@ -84,3 +84,46 @@ def test_count_flops():
     count_flops(model)
     assert torch.equal(torch.random.get_rng_state(), state)  # no RNG draw
     assert count_flops(build_model("asymm", 16, 20)) > 0
+
+
+@pytest.mark.parametrize("c_in, c_out, k, h, w", [(1, 32, 3, 24, 24), (2, 3, 3, 7, 5), (1, 4, 2, 4, 6)])
+def test_matmul_conv_matches_conv2d(c_in, c_out, k, h, w):
+    """The CPU matmul convolution is F.conv2d: same outputs and gradients (float64)."""
+    from encchain.models import MatmulConv2d
+
+    torch.manual_seed(0)
+    conv = MatmulConv2d(c_in, c_out, k).double()
+    ref = torch.nn.Conv2d(c_in, c_out, k).double()
+    ref.load_state_dict(conv.state_dict())  # same parameter names and shapes
+    x = torch.randn(3, c_in, h, w, dtype=torch.float64, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    grad_out = torch.randn(3, c_out, h - k + 1, w - k + 1, dtype=torch.float64)
+    out, out_ref = conv(x), ref(x_ref)
+    torch.testing.assert_close(out, out_ref, rtol=1e-12, atol=1e-12)
+    out.backward(grad_out)
+    out_ref.backward(grad_out)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(conv.weight.grad, ref.weight.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(conv.bias.grad, ref.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_matmul_conv_falls_back_for_other_settings():
+    """Padding, stride or groups go to nn.Conv2d's kernel, no bias to the matmul: all equal F.conv2d."""
+    from encchain.models import MatmulConv2d
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 2, 9, 9)
+    for kwargs in ({"padding": 1}, {"stride": 2}, {"groups": 2}, {"bias": False}):
+        conv = MatmulConv2d(2, 4, 3, **kwargs)
+        expected = torch.nn.functional.conv2d(
+            x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups
+        )
+        torch.testing.assert_close(conv(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["conv", "asymm"])
+def test_conv_models_keep_state_dict_keys(name):
+    """Weights saved before the matmul convolution load unchanged (same keys, same shapes)."""
+    model = build_model(name, seed=0)
+    assert isinstance(model.encoder.net[0], torch.nn.Conv2d)
+    assert tuple(model.state_dict()["encoder.net.0.weight"].shape) == (32, 1, 3, 3)
