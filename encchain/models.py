@@ -131,7 +131,7 @@ class _FCEncoder(nn.Module):
         layers: list[nn.Module] = [nn.Flatten()]
         prev = pixels
         for w in widths:
-            layers += [nn.Linear(prev, w), nn.ReLU()]
+            layers += [nn.Linear(prev, w), nn.ReLU(inplace=True)]
             prev = w
         self.net = nn.Sequential(*layers)
         self.out_features = prev
@@ -150,10 +150,10 @@ class _ConvEncoder(nn.Module):
         self.out_features = _hidden(pixels, 5)
         self.net = nn.Sequential(
             MatmulConv2d(1, CONV_CHANNELS, KERNEL),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Flatten(),
             nn.Linear(maps, self.out_features),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -168,7 +168,7 @@ class _FCDecoder(nn.Module):
         layers: list[nn.Module] = []
         prev = latent_size
         for w in widths:
-            layers += [nn.Linear(prev, w), nn.ReLU()]
+            layers += [nn.Linear(prev, w), nn.ReLU(inplace=True)]
             prev = w
         layers += [nn.Linear(prev, height * width), nn.Unflatten(1, (1, height, width))]
         self.net = nn.Sequential(*layers)
@@ -186,9 +186,9 @@ class _ConvDecoder(nn.Module):
         mh, mw = height - KERNEL + 1, width - KERNEL + 1
         self.net = nn.Sequential(
             nn.Linear(latent_size, hidden),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, CONV_CHANNELS * mh * mw),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Unflatten(1, (CONV_CHANNELS, mh, mw)),
             nn.ConvTranspose2d(CONV_CHANNELS, 1, KERNEL),
         )
