@@ -21,7 +21,9 @@ asymm   the conv encoder                            the fc2 decoder
 ======  ==========================================  =========================================
 
 For 24 x 24 this gives exactly the original's 576 -> 115, 576 -> 144 -> 28
-and 15,488 -> 115 (22 x 22 maps of 32 channels).
+and 15,488 -> 115 (22 x 22 maps of 32 channels). The encoders' Conv2d is a
+:class:`MatmulConv2d`: the same layer and parameters, computed on the CPU as
+one batched matrix product (faster there for these shapes).
 
 Initial weights come from PyTorch's default initialisers, which draw from the
 global RNG: call ``torch.manual_seed(s)`` before :func:`build_model`, or pass
@@ -40,6 +42,7 @@ __all__ = [
     "FC2VAE",
     "ConvVAE",
     "AsymmVAE",
+    "MatmulConv2d",
     "MODELS",
     "build_model",
     "count_flops",
