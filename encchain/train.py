@@ -270,7 +270,7 @@ def _keep_freed_memory() -> None:
 
 
 @contextlib.contextmanager
-def _fast_cpu_kernels(device: torch.device, model: torch.nn.Module | None = None):
+def _fast_cpu_kernels(device: torch.device):
     """On the CPU, run with oneDNN (mkldnn) convolutions switched off.
 
     For the decoder's ConvTranspose2d(32 -> 1, 3 x 3) on 22 x 22 maps PyTorch's
@@ -283,10 +283,18 @@ def _fast_cpu_kernels(device: torch.device, model: torch.nn.Module | None = None
     if device.type != "cpu":
         yield
         return
+    flags = torch.backends.mkldnn.flags(enabled=False)
+    # Setting the flags warns about TF32 on Intel GPUs, irrelevant here; silence
+    # only that, not the warnings of the training or sampling inside.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a TF32 note about Intel GPUs, irrelevant here
-        with torch.backends.mkldnn.flags(enabled=False):
-            yield
+        warnings.simplefilter("ignore")
+        flags.__enter__()
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            flags.__exit__(None, None, None)
 
 
 def images_to_tensor(images: np.ndarray | Tensor, device: torch.device | str = "cpu") -> Tensor:
@@ -383,7 +391,7 @@ def train_vae(
 
     model.train()
     bar = tqdm(total=config.epochs * n_batches, desc=desc or "train", disable=not progress, leave=False, unit="batch")
-    with torch.random.fork_rng(devices=fork_devices), _fast_cpu_kernels(device, model):
+    with torch.random.fork_rng(devices=fork_devices), _fast_cpu_kernels(device):
         torch.manual_seed(int(seed))
         for epoch in range(config.epochs):
             perm = torch.randperm(n, generator=shuffle_gen).to(device)
@@ -456,7 +464,7 @@ def generate(
     out = torch.empty(n, model.height, model.width, dtype=torch.uint8)
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), _fast_cpu_kernels(device, model):
+    with torch.inference_mode(), _fast_cpu_kernels(device):
         for start in range(0, n, batch_size):
             z = z_all[start : start + batch_size].to(device)
             x = model.decode(z).mul_(255.0).round_()
