@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import best_of
 
 ARCHS = ("conv", "fc1", "fc2", "asymm")
 
@@ -87,17 +88,12 @@ def matmul_gflops(size: int = 2048, reps: int = 5) -> float:
     import torch
 
     a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * size**3 / best / 1e9
+    torch.mm(a, b)  # warm-up
+    return 2 * size**3 / best_of(lambda: torch.mm(a, b), reps) / 1e9
 
 
 # --------------------------------------------------------------------------- #
-# The reference loop, in the original's style
+# Profiling
 # --------------------------------------------------------------------------- #
 
 
@@ -132,6 +128,11 @@ def profiled(run, steps: int) -> dict:
     groups["everything else"] = wall * 1e3 / steps - sum(groups.values())
     table = events.table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=45)
     return {"step_ms": wall * 1e3 / steps, "groups": groups, "table": table}
+
+
+# --------------------------------------------------------------------------- #
+# The reference loop, in the original's style
+# --------------------------------------------------------------------------- #
 
 
 def original_layers(model):
@@ -355,8 +356,10 @@ def main(argv: list[str] | None = None) -> None:
           " median over the runs)")
     print("| arch | final loss ref | final loss encchain | variability ref | variability encchain |")
     print("|---|---:|---:|---:|---:|")
+    def med(rs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in rs)
+
     for arch, refs, encs in rows:
-        med = lambda rs, k: statistics.median(x[k] for x in rs)  # noqa: E731
         print(f"| {arch} | {med(refs, 'final_loss'):.3f} | {med(encs, 'final_loss'):.3f} "
               f"| {med(refs, 'variability'):.4f} | {med(encs, 'variability'):.4f} |")
 
